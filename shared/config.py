@@ -61,7 +61,8 @@ def _int(low: int, high: int) -> Callable[[Any], int]:
             if isinstance(value, float) and value != number:
                 raise ValueError
         except (TypeError, ValueError):
-            raise ValueError(f"must be a whole number from {low} to {high} (got {value!r})") from None
+            message = f"must be a whole number from {low} to {high} (got {value!r})"
+            raise ValueError(message) from None
         if not low <= number <= high:
             raise ValueError(f"must be from {low} to {high} (got {number})")
         return number
@@ -235,7 +236,8 @@ def _parse(field: Field, value: Any, source: str) -> Any:
     try:
         return field.parse(value)
     except ValueError as error:
-        raise ConfigError(f"invalid {field.name.replace('_', '-')} from {source}: {error}") from None
+        key = field.name.replace("_", "-")
+        raise ConfigError(f"invalid {key} from {source}: {error}") from None
 
 
 def add_arguments(parser: argparse.ArgumentParser, scope: Scope) -> None:

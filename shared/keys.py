@@ -13,7 +13,6 @@ from shared.formats import EXTENSIONS
 
 INPUT_PREFIX: Final = "in/"
 RESULT_PREFIX: Final = "out/"
-CANCEL_PREFIX: Final = "cancel/"
 LOG_PREFIX: Final = "oplog/"
 
 _ID = re.compile(r"^[0-9a-f]{32}$")
@@ -48,9 +47,9 @@ def result_key(client_id: str, job_id: str, fmt: str) -> str:
     return f"{RESULT_PREFIX}{_id(client_id)}/{_id(job_id)}.{EXTENSIONS[fmt]}"
 
 
-def cancel_key(client_id: str, job_id: str) -> str:
-    """A marker object whose presence tells workers the client withdrew the job."""
-    return f"{CANCEL_PREFIX}{_id(client_id)}/{_id(job_id)}"
+def reply_key(client_id: str, job_id: str) -> str:
+    """The worker's final answer, kept beside the result so a redelivery re-sends it as is."""
+    return f"{RESULT_PREFIX}{_id(client_id)}/{_id(job_id)}.reply.json"
 
 
 def reply_queue_name(request_queue: str, client_id: str) -> str:

@@ -96,6 +96,28 @@ class ObjectStore(ABC):
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         """Objects whose key starts with ``prefix``, in key order."""
 
+    def put_bytes(self, key: str, data: bytes) -> ObjectInfo:
+        """Store a small payload (a reply record, say) through ``put_file``."""
+        import tempfile
+
+        with tempfile.NamedTemporaryFile(prefix="imgpipe-put-") as handle:
+            handle.write(data)
+            handle.flush()
+            return self.put_file(key, Path(handle.name))
+
+    def get_bytes(self, key: str, *, limit: int = 1024 * 1024) -> bytes:
+        """Fetch a small payload; objects over ``limit`` bytes are refused unread."""
+        import tempfile
+
+        from shared.errors import BackendError
+
+        if self.head(key).size > limit:
+            raise BackendError(f"object {key} is over {limit} bytes")
+        with tempfile.TemporaryDirectory(prefix="imgpipe-get-") as folder:
+            target = Path(folder) / "payload"
+            self.get_file(key, target)
+            return target.read_bytes()
+
     def exists(self, key: str) -> bool:
         from shared.errors import NotFound
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from typing import Annotated, Final, Literal, TypeVar
+from typing import Annotated, Any, Final, Literal
 
 import msgspec
 
@@ -185,16 +185,27 @@ class JobResult(_Struct, tag="result", tag_field="kind"):
             raise ValueError(f"a {self.status} result must carry an error")
 
 
-Message = JobRequest | JobResult
+class JobProgress(_Struct, tag="progress", tag_field="kind"):
+    """A notice on the reply queue that a worker has started on the job (not final)."""
+
+    job_id: JobId
+    client_id: JobId
+    worker_id: Annotated[str, msgspec.Meta(pattern=WORKER_PATTERN)]
+    stage: Literal["processing"] = "processing"
+    at: Timestamp = 0.0
+    v: int = SCHEMA_VERSION
+
+
+Message = JobRequest | JobResult | JobProgress
+Reply = JobResult | JobProgress
 
 _encoder = msgspec.json.Encoder()
-_decoders: dict[type, msgspec.json.Decoder[object]] = {
-    JobRequest: msgspec.json.Decoder(JobRequest),
-    JobResult: msgspec.json.Decoder(JobResult),
+_decoders: dict[str, msgspec.json.Decoder[Any]] = {
+    "request": msgspec.json.Decoder(JobRequest),
+    "result": msgspec.json.Decoder(JobResult),
+    "reply": msgspec.json.Decoder(Reply),
 }
 _version_probe = msgspec.json.Decoder(dict[str, object])
-
-_T = TypeVar("_T", JobRequest, JobResult)
 
 
 def new_id() -> str:
@@ -207,9 +218,8 @@ def encode(message: Message) -> str:
     return _encoder.encode(message).decode()
 
 
-def _decode(body: str | bytes, kind: type[_T]) -> _T:
+def _decode(body: str | bytes, what: str, kinds: tuple[str, ...]) -> Any:
     raw = body.encode() if isinstance(body, str) else body
-    what = "request" if kind is JobRequest else "result"
     if len(raw) > MAX_BODY_BYTES:
         raise ProtocolError(f"invalid {what}: body is {len(raw)} bytes, over {MAX_BODY_BYTES}")
     try:
@@ -224,24 +234,46 @@ def _decode(body: str | bytes, kind: type[_T]) -> _T:
             f"invalid {what}: unknown schema version {version!r} (this build speaks "
             f"{SCHEMA_VERSION})"
         )
-    if probe.get("kind") != what:
+    if probe.get("kind") not in kinds:
         raise ProtocolError(f"invalid {what}: kind is {probe.get('kind')!r}, not {what!r}")
     try:
-        return _decoders[kind].decode(raw)  # type: ignore[return-value]
+        return _decoders[what].decode(raw)
     except (msgspec.ValidationError, msgspec.DecodeError) as error:
         raise ProtocolError(f"invalid {what}: {error}") from None
-    except RecursionError:  # pragma: no cover - msgspec bounds depth itself; belt and braces
-        raise ProtocolError(f"invalid {what}: nested too deeply") from None
 
 
 def decode_request(body: str | bytes) -> JobRequest:
     """Parse and validate a request body; raises ``ProtocolError`` and nothing else."""
-    return _decode(body, JobRequest)
+    request: JobRequest = _decode(body, "request", ("request",))
+    return request
 
 
 def decode_result(body: str | bytes) -> JobResult:
     """Parse and validate a result body; raises ``ProtocolError`` and nothing else."""
-    return _decode(body, JobResult)
+    result: JobResult = _decode(body, "result", ("result",))
+    return result
+
+
+def decode_reply(body: str | bytes) -> Reply:
+    """Parse anything a worker puts on a reply queue: a result or a progress notice."""
+    reply: Reply = _decode(body, "reply", ("result", "progress"))
+    return reply
+
+
+def encode_probe(probe_id: str) -> str:
+    """A message ``imgserver check`` sends to prove queue permissions; workers drop it."""
+    return _encoder.encode({"v": SCHEMA_VERSION, "kind": "probe", "probe_id": probe_id}).decode()
+
+
+def is_probe(body: str, probe_id: str | None = None) -> bool:
+    """True for a check probe (and, given ``probe_id``, that exact one)."""
+    if '"probe"' not in body or len(body) > 200:
+        return False
+    try:
+        data = _version_probe.decode(body)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return False
+    return data.get("kind") == "probe" and (probe_id is None or data.get("probe_id") == probe_id)
 
 
 def now() -> float:

@@ -1,0 +1,30 @@
+# imgpipe: `make run` starts the dashboard on the local backend, `make test` runs every test.
+# Both install what is missing first (uv, the locked Python dependencies, ImageMagick, tmux).
+
+UV := ./scripts/uv
+export UV_PYTHON_DOWNLOADS ?= never
+
+.PHONY: run test lint bench setup deps clean
+
+run: setup
+	$(UV) run imgtui
+
+test: setup lint
+	$(UV) run pytest
+
+lint: setup
+	$(UV) run ruff check .
+	$(UV) run lint-imports
+	$(UV) run mypy
+
+bench: setup
+	$(UV) run python -m bench
+
+setup: deps
+	$(UV) sync --locked --quiet
+
+deps:
+	./scripts/ensure-deps
+
+clean:
+	rm -rf .venv .pytest_cache .ruff_cache .mypy_cache .hypothesis

@@ -1,0 +1,1 @@
+"""imgtui: the Textual dashboard and the one-shot ``imgtui submit`` client."""
