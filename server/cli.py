@@ -1,4 +1,4 @@
-"""``imgserver``: the worker (``run``, the default), ``init`` to provision, ``check`` to diagnose."""
+"""``imgserver``: the worker (``run``, the default), ``init`` to provision, ``check``."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ PROG = "imgserver"
 
 
 def build_parser() -> ArgumentParser:
-    parser = ArgumentParser(prog=PROG, description="The imgpipe worker: queue → ImageMagick → store.")
+    parser = ArgumentParser(prog=PROG,
+                            description="The imgpipe worker: queue → ImageMagick → store.")
     commands = parser.add_subparsers(dest="command", metavar="{run,init,check}")
     for name, text in (
         ("run", "process requests until stopped (the default)"),

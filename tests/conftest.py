@@ -9,6 +9,8 @@ Settings with the test's own state dir, queue and buckets.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -61,6 +63,33 @@ def settings(backend_kind: str, tmp_path: Path) -> Settings:
     if backend_kind == "aws":
         values.update(bucket="imgpipe-test-data", log_bucket="imgpipe-test-logs")
     return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def big_jpeg(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 12 MP photo-like JPEG: converting it to PNG keeps ImageMagick busy for seconds."""
+    path = tmp_path_factory.mktemp("big") / "big.jpg"
+    subprocess.run(["/usr/bin/convert", "-size", "4000x3000", "plasma:fractal", "-quality", "90",
+                    str(path)], check=True, capture_output=True, timeout=300)
+    return path
+
+
+@pytest.fixture(scope="session")
+def medium_jpeg(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 3 MP photo-like JPEG: about a second of work, long enough to be caught mid-job."""
+    path = tmp_path_factory.mktemp("medium") / "medium.jpg"
+    subprocess.run(["/usr/bin/convert", "-size", "2000x1500", "plasma:fractal", "-quality", "90",
+                    str(path)], check=True, capture_output=True, timeout=300)
+    return path
+
+
+def imgserver_argv(*args: str) -> list[str]:
+    """The installed ``imgserver`` console script, as a user runs it."""
+    return [str(Path(sys.executable).with_name("imgserver")), *args]
+
+
+def imgtui_argv(*args: str) -> list[str]:
+    return [str(Path(sys.executable).with_name("imgtui")), *args]
 
 
 def subprocess_env(extra: dict[str, str] | None = None,

@@ -71,6 +71,9 @@ def wait_for(predicate: Callable[[], object], timeout: float = 30.0, interval: f
         time.sleep(interval)
 
 
+DEFAULT_TAG = TagOptions()
+
+
 @dataclass
 class Collected:
     results: dict[str, list[JobResult]] = field(default_factory=dict)
@@ -95,7 +98,7 @@ class Pipeline:
     def close(self) -> None:
         self.backend.close()
 
-    def request(self, source: Path, *, fmt: str = "png", tag: TagOptions | None = TagOptions(),
+    def request(self, source: Path, *, fmt: str = "png", tag: TagOptions | None = DEFAULT_TAG,
                 timeout: float = 120.0, name: str | None = None, upload: bool = True,
                 sha256: str | None = None) -> JobRequest:
         job_id = new_id()
