@@ -113,8 +113,15 @@ def build_worker(settings: Settings, backend: Backend, engine: Engine, *, once: 
                     concurrency=concurrency or settings.concurrency,
                     visibility_timeout=request_queue_spec(settings).visibility_timeout,
                     grace=GRACE_SECONDS, once=once,
-                    poll_wait=float(os.environ.get("IMGPIPE_POLL_WAIT", 10.0)))
+                    poll_wait=poll_wait(backend))
     return worker, shipper
+
+
+def poll_wait(backend: Backend) -> float:
+    """Seconds per long poll: SQS bills per request, so long there; a local wait costs nothing
+    but delays a stop by as much, so short there."""
+    default = 10.0 if backend.name == "aws" else 1.0
+    return float(os.environ.get("IMGPIPE_POLL_WAIT", default))
 
 
 def run(settings: Settings, *, once: bool) -> int:

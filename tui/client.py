@@ -48,7 +48,7 @@ from shared.protocol import (
     new_id,
 )
 from tui.identity import Identity, acquire_identity
-from tui.intake import skip_reason
+from tui.intake import regular_file_problem
 from tui.jobs import AWAITING_REPLY, RETRYABLE, Job, State, TagSpec
 from tui.journal import Journal
 from tui.naming import is_placeholder, reserve
@@ -92,8 +92,9 @@ class Client:
         self.client_id = self.identity.client_id
         self.journal = Journal(settings.state_dir / "journal.sqlite3", self.client_id)
         self.reply_queue_name = keys.reply_queue_name(settings.queue, self.client_id)
+        # A local long poll costs nothing but delays close() by as much: keep it short there.
         self.poll_wait = poll_wait if poll_wait is not None else (
-            20.0 if settings.backend == "aws" else 5.0)
+            20.0 if settings.backend == "aws" else 1.0)
         self.jobs: dict[int, Job] = {}
         self._by_job_id: dict[str, Job] = {}
         self._lock = threading.RLock()
@@ -202,9 +203,9 @@ class Client:
 
     def _intake(self, path: Path, origin: str) -> Job | None:
         name = path.name or str(path)
-        reason = skip_reason(path)
-        if reason == "gone" or reason == "directory":
-            reason = "no such file" if reason == "gone" else "is a directory"
+        # Hidden and temporary names are skipped by the folder watcher; a file the user names
+        # explicitly is taken whatever its name.
+        reason = regular_file_problem(path)
         if reason is None:
             try:
                 fmt = sniff_file(path)

@@ -34,16 +34,24 @@ SCAN_INTERVAL: Final = 0.1
 
 
 def skip_reason(path: Path, root: Path | None = None) -> str | None:
-    """Why ``path`` is not an input file, or None when it may be one. Never opens the file."""
+    """Why ``path`` in the watched folder is not an input file, or None when it may be one.
+
+    Never opens the file.
+    """
     name = path.name
     if name.startswith("."):
         return "hidden file"
     if name.lower().endswith(TEMP_SUFFIXES) or name.startswith("~$"):
         return "temporary or partial file"
+    return regular_file_problem(path, root)
+
+
+def regular_file_problem(path: Path, root: Path | None = None) -> str | None:
+    """Why ``path`` is not a regular file one can read (or a symlink to one), or None."""
     try:
         info = path.lstat()
     except FileNotFoundError:
-        return "gone"
+        return "no such file"
     except OSError as error:
         return f"cannot read: {error.strerror}"
     if stat.S_ISLNK(info.st_mode):
@@ -55,7 +63,7 @@ def skip_reason(path: Path, root: Path | None = None) -> str | None:
             return "symlink leading outside the input folder"
         info = target.stat()
     if stat.S_ISDIR(info.st_mode):
-        return "directory"
+        return "a directory"
     if not stat.S_ISREG(info.st_mode):
         return "not a regular file (FIFO, socket or device)"
     return None
@@ -199,7 +207,7 @@ class FolderIntake:
             return
         reason = skip_reason(path, self.root)
         if reason is not None:
-            if reason != "gone" and self.on_skip is not None:
+            if reason != "no such file" and self.on_skip is not None:
                 key = (path, reason)
                 if key not in self._skipped:
                     self._skipped.add(key)

@@ -21,10 +21,17 @@ from tui.embedded import EmbeddedWorker
 from tui.jobs import Job, State
 
 
+def printable(path: object) -> str:
+    """A path as one line: control characters (a newline in a name, say) shown escaped."""
+    text = str(path)
+    return "".join(c.encode("unicode_escape").decode() if not c.isprintable() and c != " "
+                   else c for c in text)
+
+
 def job_line(job: Job) -> str:
     if job.state is State.DONE:
-        return f"{job.source}: done -> {job.output_path}"
-    return f"{job.source}: {job.state.label}: {job.reason}"
+        return f"{printable(job.source)}: done -> {printable(job.output_path)}"
+    return f"{printable(job.source)}: {job.state.label}: {job.reason}"
 
 
 class _Tracker:
