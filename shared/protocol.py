@@ -42,7 +42,8 @@ ByteCount = Annotated[int, msgspec.Meta(ge=0, le=MAX_OBJECT_BYTES)]
 Timestamp = Annotated[float, msgspec.Meta(ge=0, le=32503680000)]  # before the year 3000
 Pixels = Annotated[int, msgspec.Meta(ge=1, le=1_000_000)]
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+#: Control characters (which could fool a terminal) and what SQS refuses to carry.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufffe\uffff]")
 
 ErrorCode = Literal[
     "bad_request",       # the request itself is invalid
@@ -78,6 +79,12 @@ def check_file_name(name: str) -> str:
     return name
 
 
+def clean_file_name(name: str) -> str:
+    """A user's file name made acceptable to ``check_file_name`` (for display and requests)."""
+    cleaned = _CONTROL.sub("_", name.replace("/", "_").replace("\\", "_"))[:MAX_NAME_CHARS]
+    return cleaned if cleaned not in ("", ".", "..") else "image"
+
+
 def check_tag_text(text: str) -> str:
     """Validate tag text: bounded, printable. Its rendering neutralises escapes (server side)."""
     if len(text) > MAX_TAG_CHARS:
@@ -91,7 +98,7 @@ class _Struct(msgspec.Struct, forbid_unknown_fields=False, omit_defaults=False, 
     """Base: unknown fields are ignored so that a newer minor writer stays readable."""
 
 
-class TagOptions(_Struct):
+class TagOptions(_Struct, frozen=True):
     """How to tag the image. The lab's default: its text tiled over the whole image."""
 
     text: str = "processed by imgpipe"
@@ -103,14 +110,14 @@ class TagOptions(_Struct):
         check_tag_text(self.text)
 
 
-class Operations(_Struct):
+class Operations(_Struct, frozen=True):
     """What to do with the input: the output format, and the tag (None: no tag)."""
 
     format: OutputFormat = "png"
     tag: TagOptions | None = TagOptions()
 
 
-class InputRef(_Struct):
+class InputRef(_Struct, frozen=True):
     """The uploaded input object and what the client knows about it."""
 
     key: ObjectKey
@@ -123,7 +130,7 @@ class InputRef(_Struct):
         check_file_name(self.name)
 
 
-class OutputRef(_Struct):
+class OutputRef(_Struct, frozen=True):
     """The result object written by the worker."""
 
     key: ObjectKey
@@ -134,14 +141,14 @@ class OutputRef(_Struct):
     height: Pixels
 
 
-class JobError(_Struct):
+class JobError(_Struct, frozen=True):
     """Why a job failed: a stable code for programs and a short reason for people."""
 
     code: ErrorCode
     message: Annotated[str, msgspec.Meta(max_length=MAX_MESSAGE_CHARS)]
 
 
-class JobRequest(_Struct, tag="request", tag_field="kind"):
+class JobRequest(_Struct, frozen=True, tag="request", tag_field="kind"):
     """A client asks for one image to be converted; the worker answers on ``reply_to``."""
 
     job_id: JobId
@@ -165,7 +172,7 @@ Timings = dict[
 ]
 
 
-class JobResult(_Struct, tag="result", tag_field="kind"):
+class JobResult(_Struct, frozen=True, tag="result", tag_field="kind"):
     """The worker's answer: done with an output, failed with an error, or expired."""
 
     job_id: JobId
@@ -185,7 +192,7 @@ class JobResult(_Struct, tag="result", tag_field="kind"):
             raise ValueError(f"a {self.status} result must carry an error")
 
 
-class JobProgress(_Struct, tag="progress", tag_field="kind"):
+class JobProgress(_Struct, frozen=True, tag="progress", tag_field="kind"):
     """A notice on the reply queue that a worker has started on the job (not final)."""
 
     job_id: JobId

@@ -43,6 +43,7 @@ from shared.protocol import (
     Operations,
     ProtocolError,
     TagOptions,
+    clean_file_name,
     decode_reply,
     encode,
     new_id,
@@ -195,6 +196,15 @@ class Client:
         for path in paths:
             self._uploads.submit(self._guarded, self._intake, Path(path), origin)
 
+    def submit_paths(self, paths: Iterable[Path]) -> list[Job]:
+        """Submit files now (hashing in this thread) and return their jobs, for ``submit``.
+
+        A file this client already has under way, unchanged and with the same settings (a run
+        killed half-way and started again), is adopted instead of submitted twice.
+        """
+        jobs = [self._intake(Path(path), "submit") for path in paths]
+        return [job for job in jobs if job is not None]
+
     def _guarded(self, step: Callable[..., object], *args: object) -> None:
         try:
             step(*args)
@@ -220,6 +230,10 @@ class Client:
                     reason = "not a supported image (jpeg, png, gif, webp, tiff, bmp)"
         else:
             fmt, digest, size = None, "", 0
+        if reason is None and origin == "submit":
+            adopted = self._unfinished_twin(path, digest)
+            if adopted is not None:
+                return adopted
         # Checked before the job is journaled: the new row itself would count as "under way".
         if reason is None and origin == "startup":
             probe = self._new_probe(path)
@@ -239,7 +253,7 @@ class Client:
         tag = TagSpec(settings.tag, settings.tag_mode, settings.tag_size, settings.tag_color) \
             if settings.tag else None
         now = time.time()
-        job = Job(row=0, job_id=new_id(), source=path.absolute(), name=_display_name(name),
+        job = Job(row=0, job_id=new_id(), source=path.absolute(), name=clean_file_name(name),
                   size=size, sha256=digest or "0" * 64, input_format=fmt,
                   output_format=settings.format, tag=tag, timeout=settings.timeout,
                   created_at=now, deadline=now + settings.timeout)
@@ -247,6 +261,16 @@ class Client:
             self.journal.add(job)
             self._remember(job)
         return job
+
+    def _unfinished_twin(self, path: Path, digest: str) -> Job | None:
+        probe = self._new_probe(path)
+        key = None if probe is None else probe[1]
+        with self._lock:
+            for job in self.jobs.values():
+                if (not job.final and job.source == path.absolute() and job.sha256 == digest
+                        and job.settings_key() == key):
+                    return job
+        return None
 
     def has_processed(self, path: Path) -> bool:
         """True when this file's content, with the current settings, was done before."""
@@ -609,11 +633,3 @@ class Client:
     def snapshot(self) -> list[Job]:
         with self._lock:
             return list(self.jobs.values())
-
-
-def _display_name(name: str) -> str:
-    """A file name as the protocol accepts it: no separators or control characters."""
-    cleaned = "".join("_" if (ord(c) < 32 or 0x7F <= ord(c) <= 0x9F or c in "/\\\u2028\u2029")
-                      else c for c in name)
-    cleaned = cleaned[:255]
-    return cleaned if cleaned not in ("", ".", "..") else "image"

@@ -60,10 +60,8 @@ def run_submit(settings: Settings, files: Sequence[str]) -> int:
     err = Console(stderr=True)
     try:
         client.start()
-        # Only this run's files: jobs resumed from the journal belong to earlier runs.
-        before = set(client.jobs)
-        client.add_paths([Path(name) for name in files], origin="submit")
-        expected = len(files)
+        # This run's files: new jobs, or the same files' unfinished jobs from a killed run.
+        mine = {job.row for job in client.submit_paths(Path(name) for name in files)}
         printed: set[int] = set()
         progress = Progress(TextColumn("{task.description}"), BarColumn(),
                             TextColumn("{task.fields[state]}"), TimeRemainingColumn(),
@@ -71,7 +69,7 @@ def run_submit(settings: Settings, files: Sequence[str]) -> int:
         tasks: dict[int, TaskID] = {}
         with progress:
             while True:
-                jobs = [job for row, job in client.jobs.items() if row not in before]
+                jobs = [job for row, job in client.jobs.items() if row in mine]
                 for job in jobs:
                     if tty:
                         if job.row not in tasks:
@@ -82,14 +80,14 @@ def run_submit(settings: Settings, files: Sequence[str]) -> int:
                     if job.final and job.row not in printed:
                         printed.add(job.row)
                         (progress.console.print if tty else print)(job_line(job))
-                if len(jobs) >= expected and all(job.final for job in jobs):
+                if all(job.final for job in jobs):
                     break
                 if worker.error:
                     err.print(f"imgtui: embedded worker: {worker.error}", markup=False)
                     worker.error = None
                 with tracker.changed:
                     tracker.changed.wait(0.5)
-        jobs = [job for row, job in client.jobs.items() if row not in before]
+        jobs = [job for row, job in client.jobs.items() if row in mine]
         return EXIT_OK if all(job.state is State.DONE for job in jobs) else EXIT_FAILED
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED

@@ -7,15 +7,22 @@ Long polling: a waiting receiver re-checks when the database changes (``PRAGMA d
 is a cheap counter, polled every few milliseconds) or when a hidden message's visibility ends.
 A send from the same process wakes waiters at once through a condition variable.
 
-Differences from SQS, all on the safe side, and covered by the contract suite:
+Differences from SQS, all on the safe side, and covered by the contract suite (the full list,
+with how imgpipe copes, is in ``shared/backends/aws.py``):
 - A stale receipt (one superseded by a newer delivery) never deletes or extends the message; on
   SQS it may (AWS: "the request succeeds, but the message might not be deleted").
 - Delivery order is FIFO by send time (SQS standard queues are roughly ordered).
+- Counts are exact, short polls see every message, waits are exact to the millisecond.
+- A dead-lettered message's receive count restarts at zero.
+
+What SQS refuses, this queue refuses too (``check_send``, ``check_spec``), and its settings are
+read at every receive, as SQS applies attributes server-side.
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
 import secrets
 import sqlite3
 import threading
@@ -44,6 +51,53 @@ BUSY_TIMEOUT_MS: Final = 30_000
 EXPIRY_INTERVAL: Final = 60.0
 
 _T = TypeVar("_T")
+
+# SQS's rules for a send, enforced by both queues (the aws one imports them from here), so a
+# message that the local queue takes is one SQS takes too.
+#: SQS's longest delivery delay.
+MAX_DELAY_SECONDS: Final = 15 * 60
+#: Characters SQS refuses in a body: it allows #x9, #xA, #xD, #x20-#xD7FF, #xE000-#xFFFD
+#: and #x10000-#x10FFFF.
+_FORBIDDEN_IN_BODY: Final = re.compile(
+    "[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
+)
+
+
+#: SQS's bounds for a queue's settings.
+MIN_RETENTION_SECONDS: Final = 60
+MAX_RETENTION_SECONDS: Final = 14 * 86400
+MAX_RECEIVE_COUNT: Final = 1000
+
+
+def check_spec(spec: QueueSpec) -> None:
+    """Refuse queue settings SQS would refuse; names raise ``InvalidKey``."""
+    check_queue_name(spec.name)
+    if spec.dead_letter is not None:
+        check_queue_name(spec.dead_letter)
+    for label, value, low, high in (
+        ("visibility timeout", spec.visibility_timeout, 0, MAX_VISIBILITY_SECONDS),
+        ("retention", spec.retention_seconds, MIN_RETENTION_SECONDS, MAX_RETENTION_SECONDS),
+        ("max receives", spec.max_receives, 1, MAX_RECEIVE_COUNT),
+    ):
+        if not low <= value <= high:
+            raise BackendError(f"queue {spec.name}: {label} {value} is outside {low} to {high}")
+
+
+def check_send(body: str, delay_seconds: int) -> None:
+    """Refuse what SQS would: a body over ``MAX_BODY_BYTES`` or holding a character it does
+    not allow, or a delay outside 0 to ``MAX_DELAY_SECONDS``."""
+    size = len(body.encode("utf-8", "surrogatepass"))
+    if size > MAX_BODY_BYTES:
+        raise BackendError(f"message of {size} bytes is over {MAX_BODY_BYTES}")
+    if bad := _FORBIDDEN_IN_BODY.search(body):
+        raise BackendError(
+            f"message holds a character queues refuse: U+{ord(bad.group()):04X} "
+            f"at {bad.start()}"
+        )
+    if not 0 <= delay_seconds <= MAX_DELAY_SECONDS:
+        raise BackendError(
+            f"delay of {delay_seconds} s is outside 0 to {MAX_DELAY_SECONDS} s"
+        )
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS queues (
@@ -142,15 +196,13 @@ class QueueDatabase:
     # --- queue management ---------------------------------------------------------------
 
     def ensure(self, spec: QueueSpec) -> None:
-        check_queue_name(spec.name)
-        if spec.dead_letter:
-            check_queue_name(spec.dead_letter)
+        check_spec(spec)
 
         def work(db: sqlite3.Connection) -> None:
             if spec.dead_letter:
                 db.execute(
                     "INSERT OR IGNORE INTO queues VALUES (?, ?, NULL, 0, ?)",
-                    (spec.dead_letter, spec.visibility_timeout, 14 * 86400),
+                    (spec.dead_letter, spec.visibility_timeout, MAX_RETENTION_SECONDS),
                 )
             db.execute(
                 "INSERT INTO queues VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET"
@@ -164,13 +216,10 @@ class QueueDatabase:
         self.run(work)
 
     def spec(self, name: str) -> QueueSpec:
-        row = self.connection().execute(
-            "SELECT visibility_timeout, dead_letter, max_receives, retention_seconds"
-            " FROM queues WHERE name = ?", (name,),
-        ).fetchone()
-        if row is None:
-            raise NotFound(f"queue {name} does not exist")
-        return QueueSpec(name, row[0], row[1], row[2] or 3, row[3])
+        try:
+            return _read_spec(self.connection(), name)
+        except sqlite3.Error as error:
+            raise BackendError(f"local queue {self.path} failed: {error}") from None
 
     def drop(self, name: str) -> None:
         def work(db: sqlite3.Connection) -> None:
@@ -178,6 +227,16 @@ class QueueDatabase:
             db.execute("DELETE FROM queues WHERE name = ?", (name,))
 
         self.run(work)
+
+
+def _read_spec(db: sqlite3.Connection, name: str) -> QueueSpec:
+    row = db.execute(
+        "SELECT visibility_timeout, dead_letter, max_receives, retention_seconds"
+        " FROM queues WHERE name = ?", (name,),
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"queue {name} does not exist")
+    return QueueSpec(name, row[0], row[1], row[2] or 3, row[3])
 
 
 def _receipt(seq: int, token: str) -> str:
@@ -199,8 +258,7 @@ class LocalQueue(Queue):
         self._next_expiry = 0.0
 
     def send(self, body: str, *, delay_seconds: int = 0) -> str:
-        if len(body.encode()) > MAX_BODY_BYTES:
-            raise BackendError(f"message of {len(body.encode())} bytes is over {MAX_BODY_BYTES}")
+        check_send(body, delay_seconds)
         message_id = uuid.uuid4().hex
         now = time.time()
 
@@ -216,12 +274,22 @@ class LocalQueue(Queue):
         self.db.notify()
         return message_id
 
-    def _take(self, limit: int, visibility: int) -> tuple[list[Message], float | None]:
-        """Deliver up to ``limit`` visible messages; also when the next hidden one shows."""
+    def _take(
+        self, limit: int, visibility_timeout: int | None
+    ) -> tuple[list[Message], float | None]:
+        """Deliver up to ``limit`` visible messages; also when the next hidden one shows.
+
+        The queue's settings are read in the same transaction, as SQS applies its attributes
+        server-side: a later ``ensure_queue`` changes them for every open handle, and a queue
+        deleted meanwhile raises ``NotFound`` (it used to look empty forever).
+        """
 
         def work(db: sqlite3.Connection) -> tuple[list[Message], float | None]:
             now = time.time()
-            spec = self.spec
+            spec = self.spec = _read_spec(db, self.name)
+            visibility = spec.visibility_timeout if visibility_timeout is None else (
+                visibility_timeout)
+            visibility = max(0, min(visibility, MAX_VISIBILITY_SECONDS))
             if now >= self._next_expiry:
                 self._next_expiry = now + EXPIRY_INTERVAL
                 db.execute(
@@ -272,13 +340,10 @@ class LocalQueue(Queue):
         visibility_timeout: int | None = None,
     ) -> list[Message]:
         limit = max(1, min(max_messages, MAX_RECEIVE_BATCH))
-        visibility = self.spec.visibility_timeout if visibility_timeout is None else (
-            visibility_timeout)
-        visibility = max(0, min(visibility, MAX_VISIBILITY_SECONDS))
         deadline = time.monotonic() + max(0.0, min(wait_seconds, MAX_WAIT_SECONDS))
         while True:
             version = self.db.data_version()
-            taken, next_visible = self._take(limit, visibility)
+            taken, next_visible = self._take(limit, visibility_timeout)
             if taken:
                 return taken
             # Wait for a change: another process committing, a same-process send, or the
@@ -296,7 +361,7 @@ class LocalQueue(Queue):
                 if self.db.data_version() != version:
                     break
             if time.monotonic() >= deadline:
-                taken, _ = self._take(limit, visibility)
+                taken, _ = self._take(limit, visibility_timeout)
                 return taken
 
     def _update(self, receipt: str, sql: str, *args: object) -> int:
@@ -322,9 +387,12 @@ class LocalQueue(Queue):
             self.db.notify()
 
     def depth(self) -> tuple[int, int]:
+        # In flight means delivered and hidden (it has a receipt token); a delayed message that
+        # was never delivered counts in neither number, as in SQS.
         now = time.time()
         row = self.db.connection().execute(
-            "SELECT COALESCE(SUM(visible_at <= ?), 0), COALESCE(SUM(visible_at > ?), 0)"
+            "SELECT COALESCE(SUM(visible_at <= ?), 0),"
+            " COALESCE(SUM(visible_at > ? AND token IS NOT NULL), 0)"
             " FROM messages WHERE queue = ?", (now, now, self.name),
         ).fetchone()
         return int(row[0]), int(row[1])

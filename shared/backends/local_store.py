@@ -4,9 +4,13 @@ Writes go to a temp file in the same directory tree, are fsynced, then renamed i
 reader sees a whole object or none, across processes. Keys are checked against a safe alphabet
 and the resolved path must stay under the root: a key can never escape it.
 
-Difference from S3, by design: the SHA-256 reported by ``head`` is computed from the bytes on
-disk when asked (local files cannot be corrupted in transit, and this keeps one file per object
-with no metadata to keep in step).
+Differences from S3, by design:
+- The SHA-256 reported by ``head`` is computed from the bytes on disk when asked (local files
+  cannot be corrupted in transit, and this keeps one file per object with no metadata to keep
+  in step); ``get_file`` without ``sha256`` therefore has nothing recorded to check against.
+- Objects are files, so a key cannot also be a prefix of other keys ("a" and "a/b"): such a
+  put raises ``InvalidKey``. Keys built from ids never collide like that.
+- A missing bucket raises ``NotFound`` already in ``store()``; S3 says so on the first call.
 """
 
 from __future__ import annotations
@@ -54,6 +58,28 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+#: Attempts to move an upload into place while deletes may prune its directory.
+PLACE_ATTEMPTS: Final = 5
+
+
+def _move_into_place(tmp: Path, target: Path) -> None:
+    """Rename ``tmp`` to ``target``, creating its directories, durably.
+
+    A concurrent ``delete`` prunes directories it leaves empty, so a directory can vanish
+    while it is made (``mkdir`` then fails oddly) or before the rename; then both are tried
+    again. A real collision with a file fails every attempt and is raised.
+    """
+    for attempt in range(PLACE_ATTEMPTS):
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp.replace(target)
+            break
+        except (FileNotFoundError, FileExistsError):
+            if attempt == PLACE_ATTEMPTS - 1 or not tmp.exists():
+                raise
+    fsync_dir(target.parent)
+
+
 class LocalStore(ObjectStore):
     def __init__(self, root: Path, bucket: str) -> None:
         self.bucket = bucket
@@ -87,9 +113,14 @@ class LocalStore(ObjectStore):
                     f"upload of {path.name} changed on the way: sha256 {digest[:12]}…, "
                     f"expected {sha256[:12]}…"
                 )
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp.replace(target)
-            fsync_dir(target.parent)
+            try:
+                _move_into_place(tmp, target)
+            except (NotADirectoryError, FileExistsError, IsADirectoryError):
+                # S3 holds "a" and "a/b" side by side; a directory tree cannot. Keys built
+                # from ids never collide like this, so it is refused, not worked around.
+                raise InvalidKey(
+                    f"key {key} collides with another object or prefix in {self.bucket}"
+                ) from None
         except FileNotFoundError as error:
             if error.filename == str(path):
                 raise NotFound(f"file to upload is gone: {path}") from None
