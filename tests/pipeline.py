@@ -6,6 +6,7 @@ mean, including hostile ones, and watch every reply a worker sends.
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import threading
 import time
@@ -20,6 +21,7 @@ from server.worker import Worker
 from shared import keys
 from shared.backends import open_backend
 from shared.config import Settings
+from shared.errors import ImgpipeError
 from shared.hashing import sha256_file
 from shared.ports import Backend, QueueSpec
 from shared.protocol import (
@@ -96,6 +98,9 @@ class Pipeline:
         self.collected = Collected()
 
     def close(self) -> None:
+        """Delete this test client's reply queue (as imgtui does) and let go."""
+        with contextlib.suppress(ImgpipeError):
+            self.backend.delete_queue(self.reply_name)
         self.backend.close()
 
     def request(self, source: Path, *, fmt: str = "png", tag: TagOptions | None = DEFAULT_TAG,

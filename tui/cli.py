@@ -20,6 +20,8 @@ def build_parser() -> ArgumentParser:
     submit = commands.add_parser("submit", help="submit files, wait, download, exit")
     add_arguments(submit, "client")
     submit.add_argument("files", nargs="+", metavar="FILE", help="images to convert")
+    submit.add_argument("--again", action="store_true",
+                        help="convert files even if already converted with these settings")
     return parser
 
 

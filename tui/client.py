@@ -52,13 +52,15 @@ from tui.identity import Identity, acquire_identity
 from tui.intake import regular_file_problem
 from tui.jobs import AWAITING_REPLY, RETRYABLE, Job, State, TagSpec
 from tui.journal import Journal
-from tui.naming import is_placeholder, reserve
+from tui.naming import find_reserved, holds_token, placeholder_token, reserve
 
 log = logging.getLogger("imgtui")
 
 UPLOAD_THREADS: Final = 4
 DOWNLOAD_THREADS: Final = 4
-REPLY_VISIBILITY: Final = 120
+#: A reply stays hidden this long once received; a long download extends it as it goes. Short,
+#: because a client killed mid-download gets the reply back only after it expires.
+REPLY_VISIBILITY: Final = 30
 RETRY_MIN: Final = 1.0
 RETRY_MAX: Final = 30.0
 #: Progress callbacks at most this often per transfer (keeps the UI's message rate sane).
@@ -111,6 +113,7 @@ class Client:
         self._threads: list[threading.Thread] = []
         self.status = Status(False, "connecting")
         self._retry_at: dict[int, float] = {}
+        self._uploading: set[int] = set()
         self._retry_delay: dict[int, float] = {}
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -181,13 +184,34 @@ class Client:
 
     def _resume(self) -> None:
         """After connecting: send what was waiting, recover what a crash interrupted."""
+        self._sweep()
         with self._lock:
             jobs = [job for job in self.jobs.values() if not job.final]
         for job in jobs:
             if job.state in (State.WAITING, State.UPLOADING):
                 self._schedule_upload(job)
-            elif job.state is State.DOWNLOADING and job.output_path is not None:
+            elif job.state is State.DOWNLOADING:
                 self._recover_download(job)
+
+    def _sweep(self) -> None:
+        """Delete this identity's objects that nobody will collect: inputs and results of jobs
+        that are final (a client killed between placing a file and its clean-up, a result that
+        came after its job timed out and the client quit) or no longer known."""
+        assert self._store is not None
+        for prefix in (keys.INPUT_PREFIX, keys.RESULT_PREFIX):
+            try:
+                found = list(self._store.list(f"{prefix}{self.client_id}/"))
+            except ImgpipeError as error:
+                log.warning("cannot list leftovers: %s", error)
+                return
+            for info in found:
+                job_id = info.key.rsplit("/", 1)[-1].split(".", 1)[0]
+                with self._lock:
+                    job = self._by_job_id.get(job_id)
+                if job is None:
+                    job = self.journal.by_job_id(job_id)
+                if job is None or job.final:
+                    self._delete_quietly(info.key)
 
     # --- intake ----------------------------------------------------------------------------
 
@@ -196,13 +220,15 @@ class Client:
         for path in paths:
             self._uploads.submit(self._guarded, self._intake, Path(path), origin)
 
-    def submit_paths(self, paths: Iterable[Path]) -> list[Job]:
+    def submit_paths(self, paths: Iterable[Path], *, again: bool = False) -> list[Job]:
         """Submit files now (hashing in this thread) and return their jobs, for ``submit``.
 
-        A file this client already has under way, unchanged and with the same settings (a run
-        killed half-way and started again), is adopted instead of submitted twice.
+        Reruns are idempotent, so a script can simply run the same command again after a
+        crash: a file this client already has under way (unchanged, same settings) is
+        adopted, and one already converted whose output is still in the output folder,
+        unchanged, is reported done, not converted twice. ``again`` converts regardless.
         """
-        jobs = [self._intake(Path(path), "submit") for path in paths]
+        jobs = [self._intake(Path(path), "again" if again else "submit") for path in paths]
         return [job for job in jobs if job is not None]
 
     def _guarded(self, step: Callable[..., object], *args: object) -> None:
@@ -231,7 +257,7 @@ class Client:
         else:
             fmt, digest, size = None, "", 0
         if reason is None and origin == "submit":
-            adopted = self._unfinished_twin(path, digest)
+            adopted = self._unfinished_twin(path, digest) or self._converted_twin(path, digest)
             if adopted is not None:
                 return adopted
         # Checked before the job is journaled: the new row itself would count as "under way".
@@ -272,6 +298,25 @@ class Client:
                     return job
         return None
 
+    def _converted_twin(self, path: Path, digest: str) -> Job | None:
+        """A finished job for this file (same path, content and settings) whose output is
+        still in place."""
+        probe = self._new_probe(path)
+        if probe is None:
+            return None
+        output = self.settings.output.resolve()
+        for job in self.journal.done_twins(*probe):
+            placed = job.output_path
+            if job.source != path.absolute():
+                continue
+            if placed is not None and placed.parent == output and placed.is_file() and \
+                    job.output_sha256 and sha256_file(placed) == job.output_sha256:
+                job.reason = "already converted"
+                with self._lock:
+                    self._remember(job)
+                return job
+        return None
+
     def has_processed(self, path: Path) -> bool:
         """True when this file's content, with the current settings, was done before."""
         probe = self._new_probe(path)
@@ -302,8 +347,18 @@ class Client:
             self._set_waiting(job, "waiting for the backend")
             return  # _resume picks it up
         with self._lock:
-            if job.final or job.state not in (State.WAITING, State.UPLOADING):
+            # One upload per job at a time: _resume and a retry may schedule the same job.
+            if job.final or job.state not in (State.WAITING, State.UPLOADING) or \
+                    job.row in self._uploading:
                 return
+            self._uploading.add(job.row)
+        try:
+            self._upload_and_request(job)
+        finally:
+            with self._lock:
+                self._uploading.discard(job.row)
+
+    def _upload_and_request(self, job: Job) -> None:
         assert self._store is not None and self._requests is not None
         self._update(job, state=State.UPLOADING, reason="", progress=0.0)
         key = keys.input_key(self.client_id, job.job_id)
@@ -369,14 +424,24 @@ class Client:
     def _set_waiting(self, job: Job, reason: str) -> None:
         self._update(job, state=State.WAITING, reason=reason, progress=0.0)
 
-    def _transfer(self, job: Job, run: Callable[[Callable[[int], None]], object]) -> object:
-        """Run an upload or download, reporting progress at most every PROGRESS_INTERVAL."""
+    def _transfer(self, job: Job, run: Callable[[Callable[[int], None]], object],
+                  holding: Message | None = None) -> object:
+        """Run an upload or download, reporting progress at most every PROGRESS_INTERVAL.
+
+        ``holding``: a reply received for this download, kept hidden while it runs.
+        """
         last = 0.0
+        extended = time.monotonic()
         total = max(1, job.size if job.state is State.UPLOADING else job.output_bytes or 1)
 
         def progress(done: int) -> None:
-            nonlocal last
+            nonlocal last, extended
             now = time.monotonic()
+            if holding is not None and now - extended > REPLY_VISIBILITY / 3:
+                extended = now
+                with contextlib.suppress(ImgpipeError):
+                    assert self._replies is not None
+                    self._replies.change_visibility(holding.receipt, REPLY_VISIBILITY)
             if now - last >= PROGRESS_INTERVAL:
                 last = now
                 job.progress = min(1.0, done / total)
@@ -452,7 +517,7 @@ class Client:
                      width=output.width, height=output.height)
         try:
             self._transfer(job, lambda progress: self._store.get_file(  # type: ignore[union-attr]
-                output.key, temp, sha256=output.sha256, progress=progress))
+                output.key, temp, sha256=output.sha256, progress=progress), holding=message)
         except NotFound:
             self._fail(job, State.FAILED, "the result vanished from the store",
                        delete_input=False)
@@ -472,12 +537,15 @@ class Client:
             self._fail(job, State.FAILED, f"cannot write to {folder}: {error.strerror}",
                        delete_input=False)
             return
-        # Reserve the name and record it before the file goes there: a crash in between is
-        # then recognised on restart instead of producing a second copy.
+        # Reserve the name (a placeholder holding this job's token), record it, then move the
+        # verified file over the placeholder: a crash at any point is recognised on restart
+        # instead of producing a second copy.
+        token = placeholder_token(job.job_id)
         try:
-            final = job.output_path if is_placeholder(job.output_path) else None
-            if final is None or final.parent != folder.resolve():
-                final = reserve(folder, job.name, output.format)
+            final = job.output_path if holds_token(job.output_path, token) else None
+            final = final or find_reserved(folder, job.name, output.format, token)
+            if final is None:
+                final = reserve(folder, job.name, output.format, token)
             self._update(job, output_path=final)
             temp.replace(final)
         except OSError as error:
@@ -493,7 +561,7 @@ class Client:
     def _recover_download(self, job: Job) -> None:
         """A crash interrupted a download: keep a placed, verified file; else redo it."""
         path = job.output_path
-        if path is not None and not is_placeholder(path) and job.output_sha256 and \
+        if path is not None and path.is_file() and job.output_sha256 and \
                 sha256_file(path) == job.output_sha256:
             self._update(job, state=State.DONE, finished_at=job.finished_at or time.time())
             return

@@ -11,7 +11,7 @@ def dispatch(command: str, settings: Settings, args: argparse.Namespace) -> int:
     if command == "submit":
         from tui.submit import run_submit
 
-        return run_submit(settings, args.files)
+        return run_submit(settings, args.files, again=args.again)
     from tui.app import run_dashboard
 
     return run_dashboard(settings)

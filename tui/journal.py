@@ -123,6 +123,16 @@ class Journal:
         ).fetchone()
         return row is not None
 
+    def done_twins(self, sha256: str, settings_key: str) -> list[Job]:
+        """Finished conversions of this content with these settings (by any client), newest
+        first."""
+        rows = self._db().execute(
+            f"SELECT row, {', '.join(_COLUMNS)} FROM jobs WHERE sha256 = ? AND "  # noqa: S608
+            "settings_key = ? AND state = ? ORDER BY row DESC",
+            (sha256, settings_key, State.DONE.value),
+        ).fetchall()
+        return [self._job(row) for row in rows]
+
     def load(self, *, include_hidden: bool = False) -> list[Job]:
         """This client's jobs, oldest first."""
         sql = f"SELECT row, {', '.join(_COLUMNS)} FROM jobs WHERE client_id = ?"  # noqa: S608

@@ -30,7 +30,8 @@ def printable(path: object) -> str:
 
 def job_line(job: Job) -> str:
     if job.state is State.DONE:
-        return f"{printable(job.source)}: done -> {printable(job.output_path)}"
+        note = f" ({job.reason})" if job.reason else ""
+        return f"{printable(job.source)}: done -> {printable(job.output_path)}{note}"
     return f"{printable(job.source)}: {job.state.label}: {job.reason}"
 
 
@@ -51,7 +52,7 @@ class _Tracker:
             self.changed.notify_all()
 
 
-def run_submit(settings: Settings, files: Sequence[str]) -> int:
+def run_submit(settings: Settings, files: Sequence[str], *, again: bool = False) -> int:
     tracker = _Tracker()
     worker = EmbeddedWorker(settings)
     worker.start()
@@ -61,7 +62,8 @@ def run_submit(settings: Settings, files: Sequence[str]) -> int:
     try:
         client.start()
         # This run's files: new jobs, or the same files' unfinished jobs from a killed run.
-        mine = {job.row for job in client.submit_paths(Path(name) for name in files)}
+        mine = {job.row for job in client.submit_paths((Path(name) for name in files),
+                                                        again=again)}
         printed: set[int] = set()
         progress = Progress(TextColumn("{task.description}"), BarColumn(),
                             TextColumn("{task.fields[state]}"), TimeRemainingColumn(),

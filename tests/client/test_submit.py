@@ -93,8 +93,14 @@ def test_existing_outputs_are_never_overwritten(
     precious = settings.output / "cat.png"
     precious.write_bytes(b"the user's own file")
     source = make_image(tmp_path / "cat.jpg")
-    for _ in range(2):
-        assert run_submit(settings, source, request=request).returncode == 0
+    first = run_submit(settings, source, request=request)
+    assert first.returncode == 0
+    # The same command again: already converted, output in place: nothing converted twice.
+    rerun = run_submit(settings, source, request=request)
+    assert rerun.returncode == 0
+    assert rerun.stdout.strip().endswith("cat-1.png (already converted)")
+    forced = run_submit(settings, source, extra=("--again",), request=request)
+    assert forced.returncode == 0
     assert precious.read_bytes() == b"the user's own file"
     assert sorted(p.name for p in settings.output.iterdir()) == ["cat-1.png", "cat-2.png",
                                                                  "cat.png"]

@@ -245,7 +245,7 @@ def test_poison_messages_are_parked_and_the_worker_keeps_serving(
         wait_for(lambda: any(r.get("event") == "poison" for r in oplog_records(settings)))
     dead = pipeline.backend.queue(keys.dead_letter_name(settings.queue))
     parked = dead.receive(10, wait_seconds=2)
-    assert [m.body for m in parked] == [body[:200_000]]
+    assert [m.body for m in parked] == [body]
     assert pipeline.requests.depth() == (0, 0)
 
 
