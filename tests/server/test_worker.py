@@ -234,7 +234,7 @@ def test_an_unknown_output_format_fails_cleanly(
 
 @pytest.mark.parametrize("body", [
     "{not json", json.dumps({"v": 99, "kind": "request"}), "x" * 200_000, "[]",
-])
+], ids=["malformed", "unknown-version", "huge", "not-an-object"])
 def test_poison_messages_are_parked_and_the_worker_keeps_serving(
     settings: Settings, pipeline: Pipeline, engine: Engine, tmp_path: Path, body: str
 ) -> None:
