@@ -135,3 +135,39 @@ def test_live_file_is_reopened_after_another_process_rotates(tmp_path: Path,
     files = [*(tmp_path / "outbox").glob("*.jsonl"), path]
     ids = sorted(int(str(r["id"])) for r in _lines(files))
     assert ids == list(range(40))
+
+
+class BlockedStore:
+    """A log bucket that hangs until released: the slowest upload there can be."""
+
+    def __init__(self, inner: ObjectStore) -> None:
+        self.inner = inner
+        self.release = threading.Event()
+        self.entered = threading.Event()
+
+    def put_file(self, key: str, path: Path, **kwargs: object) -> object:
+        self.entered.set()
+        self.release.wait(60)
+        return self.inner.put_file(key, path)
+
+
+def test_a_hanging_upload_never_blocks_logging(tmp_path: Path) -> None:
+    backend = LocalBackend(tmp_path / "state")
+    backend.ensure_bucket("logs")
+    blocked = BlockedStore(backend.store("logs"))
+    log_path = tmp_path / "oplog.jsonl"
+    shipper = Shipper(log_path.parent / "outbox", lambda: blocked, "host")  # type: ignore[arg-type, return-value]
+    log = OpLog(log_path, 1024, on_rotate=shipper.notify)
+    shipper.start()
+    try:
+        for index in range(200):  # rotates about 15 times while the first upload hangs
+            log.write({"id": index, "pad": "z" * 40})
+        assert blocked.entered.wait(10)
+        assert len(shipper.pending()) >= 10  # everything is still written and waiting
+    finally:
+        blocked.release.set()
+    wait_for(lambda: not shipper.pending(), timeout=30, what="the backlog to ship")
+    shipper.stop()
+    log.close()
+    shipped = list(backend.store("logs").list("oplog/"))
+    assert len(shipped) >= 10

@@ -172,3 +172,20 @@ def test_check_fails_with_exit_1_when_the_queue_is_missing(
     assert done.returncode == 1
     assert done.stdout.splitlines()[0].startswith("FAIL  backend reachable")
     assert "nope" in done.stdout
+
+
+def test_once_drains_the_queue_and_exits(settings: Settings, tmp_path: Path,
+                                         request: pytest.FixtureRequest) -> None:
+    pipeline = Pipeline(settings)
+    try:
+        jobs = [pipeline.submit(make_image(tmp_path / f"o{i}.png")) for i in range(5)]
+        moto = request.getfixturevalue("aws_env") if settings.backend == "aws" else None
+        done = subprocess.run(imgserver_argv("run", *server_flags(settings), "--once"),
+                              env=subprocess_env({"IMGPIPE_POLL_WAIT": "1"}, moto),
+                              capture_output=True, text=True, timeout=120, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert pipeline.requests.depth() == (0, 0)
+        results = pipeline.results_for([j.job_id for j in jobs], timeout=10)
+        assert {r.status for r in results.values()} == {"done"}
+    finally:
+        pipeline.close()
