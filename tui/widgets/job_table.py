@@ -45,7 +45,7 @@ COLUMNS: Final = (
     ("progress", "Progress", 11),
     ("left", "Left", 6),
     ("latency", "Latency", 7),
-    ("output", "Output", 28),
+    ("output", "Output / reason", 28),
 )
 WIDTHS: Final = {key: width for key, _, width in COLUMNS}
 #: Rows added to the DataTable per ``add_pending`` call.
@@ -55,7 +55,16 @@ LEFT_INDEX: Final = [key for key, _, _ in COLUMNS].index("left")
 
 def job_cells(job: Job, now: float) -> list[Cell]:
     """The cells of ``job``'s row at time ``now``, in column order."""
-    output = job.output_path.name if job.output_path is not None else ""
+    if job.state is State.DONE and job.output_path is not None:
+        last: Cell = (ellipsize(job.output_path.name, WIDTHS["output"]), "green")
+    elif job.reason:
+        # Every failure says why in its own row, not only in the details pane.
+        style = "dim" if job.state in (State.WAITING, State.CANCELLED) else "red"
+        width = WIDTHS["output"]
+        reason = job.reason if len(job.reason) <= width else job.reason[: width - 1] + "…"
+        last = (reason, style)
+    else:
+        last = ("", "")
     return [
         (ellipsize(job.name, WIDTHS["file"]), ""),
         (human_size(job.size), ""),
@@ -64,7 +73,7 @@ def job_cells(job: Job, now: float) -> list[Cell]:
         progress_cell(job),
         countdown_cell(job, now),
         (seconds_text(job.latency) if job.state is State.DONE else "", ""),
-        (ellipsize(output, WIDTHS["output"]), "green" if output else ""),
+        last,
     ]
 
 
