@@ -157,6 +157,12 @@ class Client:
         while not self._stop.is_set():
             try:
                 backend = self._backend_factory(self.settings)
+                if backend.name == "local":
+                    # Nothing to provision on one machine but a folder and a table: a client
+                    # started before any worker should not have to ask for `imgserver init`.
+                    from server.provision import provision
+
+                    provision(backend, self.settings)
                 replies = backend.ensure_queue(QueueSpec(
                     self.reply_queue_name, visibility_timeout=REPLY_VISIBILITY,
                     retention_seconds=86400))
