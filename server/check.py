@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from shared.errors import ImgpipeError
+from shared.errors import ImgpipeError, NotFound
 from shared.ports import Backend
 from shared.protocol import encode_probe, is_probe, new_id
 
@@ -49,7 +49,11 @@ def check_backend(backend: Backend, queue_name: str) -> list[Item]:
 
 
 def _reachable(backend: Backend, queue_name: str) -> str:
-    visible, in_flight = backend.queue(queue_name).depth()
+    try:
+        queue = backend.queue(queue_name)
+    except NotFound as error:
+        raise NotFound(f"{error} (run 'imgserver init')") from None
+    visible, in_flight = queue.depth()
     return f"{backend.describe()}: {queue_name} has {visible} waiting, {in_flight} in flight"
 
 

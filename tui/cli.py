@@ -5,9 +5,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from shared.cli import EXIT_BACKEND, EXIT_INTERRUPTED, EXIT_USAGE, ArgumentParser, fail
-from shared.config import add_arguments, load_settings
-from shared.errors import BackendError, ConfigError, ImgpipeError
+from shared.cli import ArgumentParser, Dispatch, run_command
+from shared.config import add_arguments
 
 PROG = "imgtui"
 
@@ -26,20 +25,10 @@ def build_parser() -> ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    if not args or args[0] not in ("dashboard", "submit", "-h", "--help"):
-        args.insert(0, "dashboard")
-    namespace = build_parser().parse_args(args)
-    try:
-        settings = load_settings(namespace)
-        from tui import commands
+    def dispatch() -> Dispatch:
+        from tui.commands import dispatch
 
-        return commands.dispatch(namespace.command, settings, namespace)
-    except ConfigError as error:
-        return fail(PROG, str(error), EXIT_USAGE)
-    except BackendError as error:
-        return fail(PROG, str(error), EXIT_BACKEND)
-    except ImgpipeError as error:
-        return fail(PROG, str(error), 1)
-    except KeyboardInterrupt:
-        return EXIT_INTERRUPTED
+        return dispatch
+
+    return run_command(PROG, build_parser(), sys.argv[1:] if argv is None else argv,
+                       "dashboard", dispatch)
