@@ -135,6 +135,9 @@ def run(settings: Settings, *, once: bool) -> int:
         try:
             worker.run()
         finally:
+            # Jobs still converting after the grace period were released to other workers;
+            # their ImageMagick processes must not outlive this one.
+            _kill_children()
             worker.oplog.close()
             shipper.stop(timeout=10.0)
         log.info("imgserver stopped after %d messages", worker.processed)
