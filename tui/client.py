@@ -67,6 +67,7 @@ RETRY_MAX: Final = 30.0
 PROGRESS_INTERVAL: Final = 0.1
 TICK: Final = 0.2
 MAX_FAILURE_TEXT: Final = 300
+REPLY_THREAD: Final = "imgpipe-replies"
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,10 @@ class Client:
         self.status = Status(False, "connecting")
         self._retry_at: dict[int, float] = {}
         self._uploading: set[int] = set()
+        #: Who closes the backend: close(), or the reply loop if it is still in a long poll.
+        self._closing = threading.Lock()
+        self._reply_loop_running = False
+        self._reply_loop_closes_backend = False
         self._retry_delay: dict[int, float] = {}
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -122,26 +127,35 @@ class Client:
         """Load the journal, connect in the background, start the reply and deadline loops."""
         for job in self.journal.load():
             self._remember(job)
-        for name, target in (("connect", self._connect_loop), ("replies", self._reply_loop),
-                             ("deadlines", self._deadline_loop)):
-            thread = threading.Thread(target=target, name=f"imgpipe-{name}", daemon=True)
+        self._reply_loop_running = True
+        for name, target in (("imgpipe-connect", self._connect_loop),
+                             (REPLY_THREAD, self._reply_loop),
+                             ("imgpipe-deadlines", self._deadline_loop)):
+            thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
 
     def close(self, *, delete_reply_queue: bool | None = None) -> None:
-        """Stop every loop; delete the reply queue when nothing is left in flight."""
+        """Stop every loop; delete the reply queue when nothing is left in flight.
+
+        Never waits out a long poll: a reply loop still inside one is left to finish it and
+        closes the backend itself on its way out (the poll delivers nothing after a stop).
+        """
         self._stop.set()
         self._uploads.shutdown(wait=False, cancel_futures=True)
         self._downloads.shutdown(wait=True, cancel_futures=True)
         for thread in self._threads:
-            thread.join(timeout=1.0)
+            thread.join(timeout=0.05 if thread.name == REPLY_THREAD else 1.0)
         if delete_reply_queue is None:
             delete_reply_queue = not self.in_flight()
         if delete_reply_queue and self._backend is not None:
             with contextlib.suppress(ImgpipeError):
                 self._backend.delete_queue(self.reply_queue_name)
-        if self._backend is not None:
-            self._backend.close()
+        with self._closing:
+            if self._reply_loop_running:
+                self._reply_loop_closes_backend = True
+            elif self._backend is not None:
+                self._backend.close()
         self.journal.close()
         self.identity.release()
 
@@ -458,13 +472,26 @@ class Client:
     # --- replies ---------------------------------------------------------------------------
 
     def _reply_loop(self) -> None:
-        self._connected.wait()
+        try:
+            while not self._connected.wait(0.2):
+                if self._stop.is_set():
+                    return
+            self._receive_replies()
+        finally:
+            with self._closing:
+                self._reply_loop_running = False
+                if self._reply_loop_closes_backend and self._backend is not None:
+                    self._backend.close()
+
+    def _receive_replies(self) -> None:
         failures = 0
         while not self._stop.is_set():
             assert self._replies is not None
             try:
                 messages = self._replies.receive(10, wait_seconds=self.poll_wait)
             except BackendError as error:
+                if self._stop.is_set():
+                    return  # the queue was deleted by close(): nothing more to hear
                 failures += 1
                 self._set_status(False, f"unreachable: {error}")
                 self._stop.wait(min(RETRY_MAX, RETRY_MIN * 2 ** min(failures, 5)))

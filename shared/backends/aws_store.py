@@ -1,23 +1,25 @@
 """One S3 bucket as an ``ObjectStore``, with SHA-256 verified both ways.
 
-Uploads and downloads go through s3transfer (boto3's transfer manager), so large files move in
-parallel parts. Every upload sends ``ChecksumAlgorithm=SHA256`` (S3 checks each request body),
-and the object's *full* SHA-256 is kept in the user metadata ``sha256``: a multipart object's
-own checksum is a checksum of part checksums, which nobody else can recompute.
+Small objects (below the multipart threshold: nearly every image) move in one request each, a
+PutObject or a GetObject, with no transfer manager. Large ones go through s3transfer (boto3's
+transfer manager) in parallel parts, streamed from and to disk. Every upload carries a SHA-256
+checksum that S3 checks, and the object's *full* SHA-256 is kept in the user metadata
+``sha256``: a multipart object's own checksum is a checksum of part checksums, which nobody
+else can recompute.
 
 Integrity, step by step:
 
-- ``put_file`` hashes the file first (the metadata has to be sent before the bytes), refuses a
-  mismatch with the promised ``sha256`` before sending anything, then streams the file through
-  a reader that hashes it again as s3transfer reads it. Should the file change in between, the
-  reader fails the transfer before it completes (a multipart upload is aborted, a single PUT
-  is cut short), so S3 never holds bytes that disagree with their recorded SHA-256. A single
-  PUT also carries the SHA-256 itself, which S3 verifies (moto does not).
-- ``get_file`` reads the recorded SHA-256 and the ETag with one HEAD, hands both to s3transfer
-  (so it does no HEAD of its own and pins every ranged GET to that ETag with ``If-Match``), and
-  hashes the bytes as they are written: the target is a non-seekable writer, which makes
-  s3transfer deliver the ranges in order, so hashing takes no second pass. The bytes land in a
-  temp file beside ``dest`` that replaces it only once verified.
+- ``put_file`` hashes the file first (the metadata has to be sent before the bytes) and refuses
+  a mismatch with the promised ``sha256`` before sending anything. A single PUT then streams
+  the file through a reader that hashes it again and carries the SHA-256 itself, which S3
+  verifies (moto does not): a file changed in between fails the PUT. A multipart upload is
+  read by file name (so its memory stays flat), and the file is hashed once more afterwards;
+  if it changed, the object is deleted before anyone is told its key.
+- ``get_file`` issues one GET, which answers size, ETag and the recorded SHA-256 with the
+  bytes; a small body is hashed as it is written, a large object is handed to s3transfer,
+  whose ranged GETs are pinned to that ETag with ``If-Match`` and written in order through a
+  hashing sink (no second pass). The bytes land in a temp file beside ``dest`` that replaces
+  it only once verified.
 """
 
 from __future__ import annotations
@@ -53,6 +55,8 @@ MIN_PART_SIZE: Final = 5 * MIB
 TRANSFER_THREADS: Final = 4
 #: Parts held in memory per transfer, ahead of the disk or the network.
 PARTS_IN_MEMORY: Final = 2 * TRANSFER_THREADS
+#: Bytes read at a time from a single GET's body.
+STREAM_CHUNK: Final = 1024 * 1024
 #: Objects per ListObjectsV2 page (S3's maximum).
 LIST_PAGE_SIZE: Final = 1000
 
@@ -226,29 +230,39 @@ class S3Store(ObjectStore):
                     f"upload of {path.name} refused: sha256 {digest[:12]}…, "
                     f"expected {sha256[:12]}…; nothing was stored"
                 )
-            reader = _VerifyingReader(raw, size, digest, path.name)
-            extra: dict[str, Any] = {
-                "ChecksumAlgorithm": "SHA256",
-                "Metadata": {SHA256_METADATA: digest},
-            }
-            if size < self._config.multipart_threshold:
-                # One PUT: S3 checks the whole body against it. (Multipart objects cannot
-                # carry a full-object SHA-256; the verifying reader covers them.)
-                extra["ChecksumSHA256"] = _sha256_b64(digest)
-            subscriber = _Subscriber(_ProgressTotal(progress), size)
             what = self._where("put", key)
-            with translate(what), create_transfer_manager(self._s3, self._config) as manager:
-                future = manager.upload(
-                    reader, self.bucket, key, extra_args=extra, subscribers=[subscriber]
-                )
-                future.result()
-            try:
-                reader.verify()
-            except ChecksumMismatch:
-                # Only a file that shrank mid-upload gets here, after S3 took it: undo.
+            metadata = {SHA256_METADATA: digest}
+            if size < self._config.multipart_threshold:
+                # One PUT, streamed from the file through the verifying reader; S3 checks the
+                # whole body against the SHA-256 it carries. No transfer manager, no threads.
+                reader = _VerifyingReader(raw, size, digest, path.name)
                 with translate(what):
-                    self._s3.delete_object(Bucket=self.bucket, Key=key)
-                raise
+                    self._s3.put_object(
+                        Bucket=self.bucket, Key=key, Body=reader, ContentLength=size,
+                        ChecksumSHA256=_sha256_b64(digest), Metadata=metadata,
+                    )
+                reader.verify()
+                if progress is not None:
+                    progress(size)
+                return ObjectInfo(key=key, size=size, sha256=digest)
+        # Large: s3transfer streams a named file part by part from disk, so memory stays flat
+        # whatever the size. A file changed meanwhile is caught by hashing it again after the
+        # upload (from the page cache): the object is deleted before anyone is told its key.
+        subscriber = _Subscriber(_ProgressTotal(progress), size)
+        extra: dict[str, Any] = {"ChecksumAlgorithm": "SHA256", "Metadata": metadata}
+        with translate(what), create_transfer_manager(self._s3, self._config) as manager:
+            manager.upload(str(path), self.bucket, key, extra_args=extra,
+                           subscribers=[subscriber]).result()
+        try:
+            with path.open("rb") as again:
+                unchanged = _hash_file(again) == (digest, size)
+        except FileNotFoundError:
+            unchanged = False
+        if not unchanged:
+            with translate(what):
+                self._s3.delete_object(Bucket=self.bucket, Key=key)
+            raise ChecksumMismatch(f"{path.name} changed while it was uploading; "
+                                   "nothing was stored")
         return ObjectInfo(key=key, size=size, sha256=digest)
 
     def get_file(
@@ -256,22 +270,34 @@ class S3Store(ObjectStore):
     ) -> ObjectInfo:
         check_key(key)
         what = self._where("get", key)
+        # One GET answers size, ETag and the recorded SHA-256 with the bytes: a small object
+        # (nearly every image) costs one request. A large one is handed to s3transfer for
+        # parallel ranged GETs pinned to that ETag.
         with translate(what):
-            head = self._s3.head_object(Bucket=self.bucket, Key=key)
-        size = int(head["ContentLength"])
-        recorded = (head.get("Metadata") or {}).get(SHA256_METADATA)
+            response = self._s3.get_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED")
+        size = int(response["ContentLength"])
+        recorded = (response.get("Metadata") or {}).get(SHA256_METADATA)
         expected = sha256 or recorded
         tmp = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.part")
+        body = response["Body"]
         try:
             with tmp.open("wb") as sink:
                 writer = _HashingWriter(sink)
-                subscriber = _Subscriber(_ProgressTotal(progress), size, head.get("ETag"))
-                with translate(what), create_transfer_manager(self._s3, self._config) as manager:
-                    future = manager.download(
-                        self.bucket, key, writer,
-                        extra_args={"ChecksumMode": "ENABLED"}, subscribers=[subscriber],
-                    )
-                    future.result()
+                total = _ProgressTotal(progress)
+                if size < self._config.multipart_threshold:
+                    with translate(what):
+                        for chunk in body.iter_chunks(STREAM_CHUNK):
+                            writer.write(chunk)
+                            total.add(len(chunk))
+                else:
+                    body.close()
+                    subscriber = _Subscriber(total, size, response.get("ETag"))
+                    with translate(what), create_transfer_manager(self._s3,
+                                                                  self._config) as manager:
+                        manager.download(
+                            self.bucket, key, writer,
+                            extra_args={"ChecksumMode": "ENABLED"}, subscribers=[subscriber],
+                        ).result()
             digest = writer.hexdigest()
             if (expected is not None and digest != expected) or writer.size != size:
                 dest.unlink(missing_ok=True)
@@ -281,6 +307,7 @@ class S3Store(ObjectStore):
                 )
             tmp.replace(dest)
         finally:
+            body.close()
             tmp.unlink(missing_ok=True)
         return ObjectInfo(key=key, size=size, sha256=digest)
 
