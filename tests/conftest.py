@@ -67,7 +67,7 @@ def settings(backend_kind: str, tmp_path: Path) -> Settings:
 
 @pytest.fixture(scope="session")
 def big_jpeg(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 12 MP photo-like JPEG: converting it to PNG keeps ImageMagick busy for seconds."""
+    """A 12 MP photo-like JPEG: about a second of work to PNG."""
     path = tmp_path_factory.mktemp("big") / "big.jpg"
     subprocess.run(["/usr/bin/convert", "-size", "4000x3000", "plasma:fractal", "-quality", "90",
                     str(path)], check=True, capture_output=True, timeout=300)
@@ -75,8 +75,17 @@ def big_jpeg(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def big_png(big_jpeg: Path) -> Path:
+    """The same 12 MP photo as PNG: decoding and re-encoding it takes seconds (3.4 s here)."""
+    path = big_jpeg.with_suffix(".png")
+    subprocess.run(["/usr/bin/convert", str(big_jpeg), str(path)], check=True,
+                   capture_output=True, timeout=300)
+    return path
+
+
+@pytest.fixture(scope="session")
 def medium_jpeg(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 3 MP photo-like JPEG: about a second of work, long enough to be caught mid-job."""
+    """A 3 MP photo-like JPEG: a fraction of a second of work, enough to be caught mid-job."""
     path = tmp_path_factory.mktemp("medium") / "medium.jpg"
     subprocess.run(["/usr/bin/convert", "-size", "2000x1500", "plasma:fractal", "-quality", "90",
                     str(path)], check=True, capture_output=True, timeout=300)

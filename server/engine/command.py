@@ -31,6 +31,17 @@ ANIMATED_INPUTS = frozenset({"gif", "webp"})
 #: What ``-print`` reports about the final image list, parsed back by the caller.
 PRINT_FORMAT = "imgpipe-result %w %h %n\\n"
 
+#: Below this many bits per pixel a JPEG is taken for graphics (a screenshot, a logo saved as
+#: JPEG): photos at the qualities cameras and phones use take 2 to 6 (README.md beside this file).
+PHOTO_BITS_PER_PIXEL = 2.0
+
+#: PNG of a photo: zlib's run-length strategy after PNG's adaptive filters. A decoded JPEG
+#: photo is noise at the pixel level, so the long string matches that levels 5-7 search for
+#: are rare and the search is wasted: RLE is 1.3-4x faster and its output is no larger (on
+#: graphics it is 50-180% larger, so it is used for photos only).
+_PNG_FOR_PHOTOS = ("-define", "png:compression-level=5", "-define", "png:compression-filter=5",
+                   "-define", "png:compression-strategy=3")
+
 #: Encoder settings by output format; README.md beside this file has the measurements.
 _OUTPUT_OPTIONS: dict[str, tuple[str, ...]] = {
     # zlib level 5 instead of ImageMagick's 7: 2-3× faster, and for photos no larger (for
@@ -46,12 +57,24 @@ _OUTPUT_OPTIONS: dict[str, tuple[str, ...]] = {
 }
 
 
-def output_options(input_format: str, output_format: str) -> tuple[str, ...]:
+def output_options(input_format: str, output_format: str, *, photo: bool = False
+                   ) -> tuple[str, ...]:
     """Encoder options. A JPEG source keeps its own quality for JPEG and WebP output (as
-    ImageMagick, and so the lab, do): re-encoding a quality-75 photo at 92 only adds bytes."""
+    ImageMagick, and so the lab, do): re-encoding a quality-75 photo at 92 only adds bytes.
+    ``photo`` (see ``looks_like_photo``) picks the faster PNG settings for photos."""
     if input_format == "jpeg" and output_format in ("jpeg", "webp"):
         return ()
+    if photo and output_format == "png":
+        return _PNG_FOR_PHOTOS
     return _OUTPUT_OPTIONS.get(output_format, ())
+
+
+def looks_like_photo(input_format: str, input_bytes: int, width: int | None,
+                     height: int | None) -> bool:
+    """A JPEG of at least ``PHOTO_BITS_PER_PIXEL``: a photo, not graphics saved as JPEG."""
+    if input_format != "jpeg" or not width or not height:
+        return False
+    return 8 * input_bytes / (width * height) >= PHOTO_BITS_PER_PIXEL
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
@@ -104,9 +127,14 @@ def wants_frames(input_format: str, output_format: str) -> bool:
 
 
 def build_args(engine: Engine, *, input_format: str, output_format: str,
-               tag: TagOptions | None, source: str, output: str, max_width: int = 16384
-               ) -> list[str]:
-    """The full argv (binary first) converting ``source`` to ``output`` (workdir-relative)."""
+               tag: TagOptions | None, source: str, output: str, max_width: int = 16384,
+               layer: tuple[int, int] | None = None, photo: bool = False) -> list[str]:
+    """The full argv (binary first) converting ``source`` to ``output`` (workdir-relative).
+
+    ``layer`` is a size that covers the image once oriented (see ``tag_layer_size``): the
+    tiled tag layer is then made by the ``tile:`` coder, which copies rows, instead of by
+    ``-draw``, which fills it pixel by pixel (0.05 s per MP). ``photo``: see output_options.
+    """
     frames = wants_frames(input_format, output_format)
     args = [*engine.argv0, "-respect-parentheses"]
     text = None if tag is None else annotate_text(tag.text)
@@ -120,7 +148,12 @@ def build_args(engine: Engine, *, input_format: str, output_format: str,
     args += ["+repage", "-colorspace", "sRGB"]  # CMYK JPEG in, web colours out
     if tag is not None and text is not None and tag.text.strip():
         args += ["null:", "("]
-        if tag.mode == "tile":
+        if tag.mode == "tile" and layer is not None and engine.tile_coder:
+            # "copy": the texture's pixels, alpha included, replace the new canvas's. A layer
+            # larger than the image is clipped by the composite.
+            args += ["-compose", "copy", "-size", f"{layer[0]}x{layer[1]}", f"tile:{TILE}",
+                     "+repage"]
+        elif tag.mode == "tile":
             args += ["-clone", "0", "-tile", TILE, "-draw", "color 0,0 reset"]
         else:
             pad = max(4, round(tag.point_size / 2))
@@ -134,9 +167,27 @@ def build_args(engine: Engine, *, input_format: str, output_format: str,
         args += ["-background", "white", "-alpha", "remove", "-alpha", "off"]
     if frames and output_format == "gif":
         args += ["-layers", "optimize"]
-    args += ["-strip", *output_options(input_format, output_format), "-print", PRINT_FORMAT,
-             f"{output_format}:{output}"]
+    args += ["-strip", *output_options(input_format, output_format, photo=photo),
+             "-print", PRINT_FORMAT, f"{output_format}:{output}"]
     return args
+
+
+def tag_layer_size(width: int | None, height: int | None, may_rotate: bool,
+                   max_pixels: int) -> tuple[int, int] | None:
+    """A size the tag layer can have before ImageMagick has oriented the image, or None.
+
+    The header's size when the image cannot turn; when it may (EXIF orientation), the square
+    on its longer side, which covers it either way, unless that square would be much bigger
+    than the image (a panorama): then None, and the layer is drawn at the image's own size.
+    """
+    if not width or not height:
+        return None
+    if not may_rotate:
+        return width, height
+    side = max(width, height)
+    if side * side > min(2 * width * height, max_pixels):
+        return None
+    return side, side
 
 
 def _tile_prelude(engine: Engine, tag: TagOptions, text: str, max_width: int) -> list[str]:
@@ -157,4 +208,5 @@ def _tile_prelude(engine: Engine, tag: TagOptions, text: str, max_width: int) ->
 
 
 def _font(engine: Engine) -> list[str]:
-    return ["-font", engine.font] if engine.font else []
+    font = engine.font_file or engine.font
+    return ["-font", font] if font else []

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from server.engine.command import build_args, wants_frames
+from server.engine.command import build_args, looks_like_photo, tag_layer_size, wants_frames
 from server.engine.detect import Engine, output_signature_ok
 from server.engine.diagnose import diagnose
 from server.engine.errors import ConversionError
@@ -53,7 +53,7 @@ def convert(engine: Engine, source: Path, ops: Operations, workdir: Path, *,
     tag = ops.tag
     if tag is not None:
         check_tag(engine, tag)
-    in_format, _ = inspect_input(source, limits)
+    in_format, header = inspect_input(source, limits)
 
     try:
         workdir = workdir.resolve(strict=True)
@@ -66,8 +66,16 @@ def convert(engine: Engine, source: Path, ops: Operations, workdir: Path, *,
     except OSError as error:
         raise ConversionError("internal", f"cannot prepare the workdir ({error.strerror})",
                               permanent=False) from None
+    try:
+        input_bytes = source.stat().st_size
+    except OSError:
+        input_bytes = 0
     argv = build_args(engine, input_format=in_format, output_format=out_format, tag=tag,
-                      source=name, output=output_name, max_width=limits.max_width)
+                      source=name, output=output_name, max_width=limits.max_width,
+                      layer=tag_layer_size(header.width, header.height, header.may_rotate,
+                                           limits.max_pixels),
+                      photo=looks_like_photo(in_format, input_bytes, header.width,
+                                             header.height))
     env = child_environment(engine.policy_dir, workdir, limits, timeout)
     try:
         done = run_magick(argv, env=env, cwd=workdir, timeout=timeout)

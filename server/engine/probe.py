@@ -11,6 +11,8 @@ stops counting), never an exception; ImageMagick then decides whether the file d
 
 from __future__ import annotations
 
+import mmap
+import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,19 +31,32 @@ class Header:
     frames: int | None = None
     #: JPEG only: colour components (1 grey, 3 YCbCr/RGB, 4 CMYK/YCCK).
     components: int | None = None
+    #: Whether ``-auto-orient`` might turn the image a quarter (swapping width and height):
+    #: False only where the header shows it cannot (no EXIF in a JPEG; GIF and BMP have no
+    #: orientation at all), True when it may or the parser cannot tell.
+    may_rotate: bool = True
 
 
 def read_header(path: Path, fmt: str, *, frame_cap: int = 100_000) -> Header:
-    """The header of ``path``, already sniffed as ``fmt``; counting stops after ``frame_cap``."""
-    with path.open("rb") as handle:
-        data = handle.read(_MAX_READ)
+    """The header of ``path``, already sniffed as ``fmt``; counting stops after ``frame_cap``.
+
+    The file is mapped, not read: a parser touches only the pages it looks at, so a 50 MP
+    JPEG costs the worker a few kB of memory, not its size.
+    """
     parser = _PARSERS.get(fmt)
     if parser is None:
         return Header()
-    try:
-        return parser(data, frame_cap)
-    except (struct.error, IndexError, ValueError):
-        return Header()
+    with path.open("rb") as handle:
+        try:
+            size = min(os.fstat(handle.fileno()).st_size, _MAX_READ)
+            data = mmap.mmap(handle.fileno(), size, access=mmap.ACCESS_READ)
+        except (OSError, ValueError):  # empty, or not mappable: nothing to parse
+            return Header()
+        with data:
+            try:
+                return parser(data, frame_cap)  # type: ignore[arg-type]
+            except (struct.error, IndexError, ValueError):
+                return Header()
 
 
 def _png(data: bytes, _cap: int) -> Header:
@@ -77,7 +92,7 @@ def _gif(data: bytes, cap: int) -> Header:
             frames += 1
         else:
             break  # garbage: stop counting, let the decoder judge
-    return Header(max_w, max_h, frames or None)
+    return Header(max_w, max_h, frames or None, may_rotate=False)
 
 
 def _skip_sub_blocks(data: bytes, pos: int) -> int:
@@ -95,11 +110,15 @@ _SOF_MARKERS = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 
 
 
 def _jpeg(data: bytes, _cap: int) -> Header:
+    """Size from the frame header; whether an EXIF segment (which may hold an orientation)
+    comes before the scan, where the decoder reads markers."""
     pos = 2
     size = len(data)
+    frame: tuple[int, int, int] | None = None
+    exif = scan = False
     while pos + 4 <= size:
         if data[pos] != 0xFF:
-            return Header()
+            break
         marker = data[pos + 1]
         if marker == 0xFF:  # fill byte
             pos += 1
@@ -107,14 +126,21 @@ def _jpeg(data: bytes, _cap: int) -> Header:
         if marker in (0x01, *range(0xD0, 0xD8)):  # markers without a length
             pos += 2
             continue
+        if marker == 0xDA:  # start of scan: the decoder has read every marker that counts
+            scan = True
+            break
         (length,) = struct.unpack_from(">H", data, pos + 2)
-        if marker in _SOF_MARKERS:
+        if marker in _SOF_MARKERS and frame is None:
             height, width, components = struct.unpack_from(">HHB", data, pos + 5)
-            return Header(width, height, 1, components)
-        if marker == 0xDA:  # start of scan before any frame header
-            return Header()
+            frame = (width, height, components)
+        elif marker == 0xE1 and data[pos + 4:pos + 10] == b"Exif\x00\x00":
+            exif = True
         pos += 2 + length
-    return Header()
+    if frame is None:
+        return Header()
+    width, height, components = frame
+    # Garbage or a cut before the scan: what else the decoder finds is unknown.
+    return Header(width, height, 1, components, may_rotate=exif or not scan)
 
 
 def _bmp(data: bytes, _cap: int) -> Header:
@@ -123,7 +149,8 @@ def _bmp(data: bytes, _cap: int) -> Header:
         width, height = struct.unpack_from("<HH", data, 18)
     else:
         width, height = struct.unpack_from("<ii", data, 18)
-    return Header(abs(width), abs(height), 1)  # negative height: rows stored top-down
+    # A negative height means rows stored top-down; BMP has no orientation tag.
+    return Header(abs(width), abs(height), 1, may_rotate=False)
 
 
 def _webp(data: bytes, cap: int) -> Header:

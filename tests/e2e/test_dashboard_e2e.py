@@ -8,6 +8,7 @@ import signal
 import sqlite3
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -50,7 +51,7 @@ class Terminal:
 @pytest.fixture
 def terminal() -> Iterator[Terminal]:
     assert shutil.which("tmux"), "tmux is missing: `make test` installs it"
-    made = Terminal(f"imgpipe-e2e-{os.getpid()}")
+    made = Terminal(f"imgpipe-e2e-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     yield made
     made.tmux("kill-server", check=False)
 
