@@ -13,6 +13,7 @@ import threading
 from pathlib import Path
 from typing import Any, Final
 
+from shared.sqlite import connect
 from tui.jobs import FINAL, Job, State, TagSpec
 
 _SCHEMA: Final = """
@@ -70,10 +71,7 @@ class Journal:
     def _db(self) -> sqlite3.Connection:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
         if db is None:
-            db = sqlite3.connect(self.path, timeout=30, isolation_level=None,
-                                 check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
+            db = connect(self.path)
             self._local.db = db
         return db
 

@@ -43,6 +43,7 @@ from shared.ports import (
     Queue,
     QueueSpec,
 )
+from shared.sqlite import connect
 
 #: How often a long-polling receiver looks for changes made by other processes.
 POLL_INTERVAL: Final = 0.004
@@ -141,13 +142,7 @@ class QueueDatabase:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
         if db is None:
             try:
-                db = sqlite3.connect(
-                    self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
-                    check_same_thread=False,
-                )
-                db.execute("PRAGMA journal_mode=WAL")
-                db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL survives a process kill
-                db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+                db = connect(self.path, busy_timeout=BUSY_TIMEOUT_MS / 1000)
             except sqlite3.Error as error:
                 raise BackendError(f"cannot open local queue {self.path}: {error}") from None
             self._local.db = db
