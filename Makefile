@@ -3,9 +3,6 @@
 
 UV := ./scripts/uv
 export UV_PYTHON_DOWNLOADS ?= never
-# Compile bytecode at install: where PYTHONDONTWRITEBYTECODE is set (as on this machine), every
-# process start would otherwise recompile boto3, botocore, rich and textual (0.3 s each).
-export UV_COMPILE_BYTECODE ?= 1
 
 .PHONY: run test lint bench setup deps clean
 
@@ -23,8 +20,10 @@ lint: setup
 bench: setup
 	$(UV) run python -m bench
 
+# Bytecode is compiled at install: where PYTHONDONTWRITEBYTECODE is set (as on this machine),
+# every process start would otherwise recompile boto3, botocore, rich and textual (0.3 s each).
 setup: deps
-	$(UV) sync --locked --quiet
+	$(UV) sync --locked --quiet --compile-bytecode
 
 deps:
 	./scripts/ensure-deps

@@ -59,7 +59,7 @@ def fsync_dir(path: Path) -> None:
 
 
 #: Attempts to move an upload into place while deletes may prune its directory.
-PLACE_ATTEMPTS: Final = 5
+PLACE_ATTEMPTS: Final = 50
 
 
 def _move_into_place(tmp: Path, target: Path) -> None:

@@ -19,7 +19,6 @@ from tui.widgets.cells import countdown_level, countdown_text, ellipsize, human_
 
 from .helpers import (
     dashboard,
-    init_backend,
     make_png,
     png_bytes,
     put_file,
@@ -99,16 +98,19 @@ def test_saving_settings_keeps_comments_and_other_keys(tmp_path: Path) -> None:
 
 def test_an_unreachable_backend_is_shown_jobs_wait_and_work_resumes(
         dash_settings: Settings) -> None:
-    settings = replace(dash_settings, workers=0)  # and nobody has run `imgserver init`
+    settings = replace(dash_settings, workers=0)
+    # The local backend "unreachable": a folder squats where its queue database belongs.
+    blocker = settings.state_dir / "queues.sqlite3"
+    blocker.mkdir(parents=True)
 
     async def body() -> None:
         async with dashboard(settings) as (app, pilot, _):
             await wait_for(pilot, lambda: app.header.reachable is False, "unreachable")
-            assert "imgserver init" in app.header.detail
+            assert "local queue" in app.header.detail
             put_file(settings.input, "patient.png", png_bytes())
             await wait_for(pilot, lambda: state_of(app, "patient.png") is State.WAITING,
                            "the job to wait")
-            init_backend(settings)  # the backend comes back
+            blocker.rmdir()  # the backend comes back
             await wait_for(pilot, lambda: app.header.reachable is True, "reachable again")
             await wait_for(pilot, lambda: state_of(app, "patient.png") is State.QUEUED,
                            "the job to be sent")
