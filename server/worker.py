@@ -199,6 +199,8 @@ class Worker:
                 self.oplog.write(record)
             except OSError as error:
                 log.error("cannot write the op log: %s", error)
+            log.log(logging.WARNING if record.get("status") == "retry" else logging.INFO,
+                    "%s", describe(record))
         self.processed += 1
         if self.on_outcome is not None:
             self.on_outcome(outcome)
@@ -228,6 +230,24 @@ class Worker:
                 with self._lock:
                     if not self._in_flight:
                         return
+
+
+def describe(record: dict[str, object]) -> str:
+    """One journal line for a job: what happened, to which file, how fast or why not."""
+    status = record.get("status", "?")
+    job = str(record.get("job_id", record.get("message_id", "?")))[:12]
+    name = record.get("input_name")
+    subject = f"{job} {name!r}" if name is not None else f"message {job}"
+    if status == "done":
+        timings = record.get("timings") or {}
+        total = timings.get("total", 0.0) if isinstance(timings, dict) else 0.0
+        return (f"done {subject} {record.get('input_format') or '?'}→"
+                f"{record.get('output_format')} {record.get('width')}×{record.get('height')} "
+                f"{record.get('output_bytes')} B in {total:.2f} s"
+                + (" (replayed)" if record.get("event") == "replay" else ""))
+    reason = record.get("error", "")
+    retry = f", retry in {record['retry_in']} s" if "retry_in" in record else ""
+    return f"{status} {subject}: {reason}{retry}"
 
 
 class ReplyQueues:

@@ -42,8 +42,12 @@ ByteCount = Annotated[int, msgspec.Meta(ge=0, le=MAX_OBJECT_BYTES)]
 Timestamp = Annotated[float, msgspec.Meta(ge=0, le=32503680000)]  # before the year 3000
 Pixels = Annotated[int, msgspec.Meta(ge=1, le=1_000_000)]
 
-#: Control characters (which could fool a terminal) and what SQS refuses to carry.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufffe\uffff]")
+#: Control characters and bidirectional overrides (which could fool a terminal or a reader:
+#: "Trojan Source"), and what SQS refuses to carry.
+_CONTROL = re.compile(
+    r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029"
+    r"\ud800-\udfff\ufffe\uffff]"
+)
 
 ErrorCode = Literal[
     "bad_request",       # the request itself is invalid

@@ -28,17 +28,19 @@ from shared.protocol import (
     new_id,
 )
 
+#: Characters the protocol refuses in names and tags besides categories Cc and Cs.
+REFUSED = "\x85\u2028\u2029\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068" \
+          "\u2069\ufffe\uffff"
 ids = st.text(alphabet="0123456789abcdef", min_size=32, max_size=32)
 sha = st.text(alphabet="0123456789abcdef", min_size=64, max_size=64)
 key = st.from_regex(r"\A[A-Za-z0-9][A-Za-z0-9._-]{0,30}(/[A-Za-z0-9._-]{1,30}){0,3}\Z")
 names = st.text(
-    alphabet=st.characters(blacklist_categories=("Cc", "Cs"), blacklist_characters="/\\\x85"
-                           "\u2028\u2029"),
+    alphabet=st.characters(blacklist_categories=("Cc", "Cs"),
+                           blacklist_characters="/\\" + REFUSED),
     min_size=1, max_size=MAX_NAME_CHARS,
 ).filter(lambda s: s not in (".", ".."))
 tag_text = st.text(
-    alphabet=st.characters(blacklist_categories=("Cc", "Cs"), blacklist_characters="\x85"
-                           "\u2028\u2029"),
+    alphabet=st.characters(blacklist_categories=("Cc", "Cs"), blacklist_characters=REFUSED),
     max_size=MAX_TAG_CHARS,
 )
 times = st.floats(min_value=0, max_value=4_000_000_000, allow_nan=False)
@@ -145,6 +147,7 @@ _DELETE = object()
         (_mutated(input__name="bad\nname.jpg"), "control characters"),
         (_mutated(input__name="bell\x07.jpg"), "control characters"),
         (_mutated(input__name="\x1b[31mred.jpg"), "control characters"),
+        (_mutated(input__name="invoice\u202egpj.exe"), "control characters"),
         (_mutated(input__name=".."), "'.' or '..'"),
         (_mutated(input__name=""), "1 to 255 characters"),
         (_mutated(input__name="x" * 256), "1 to 255 characters"),

@@ -171,3 +171,19 @@ def test_a_hanging_upload_never_blocks_logging(tmp_path: Path) -> None:
     log.close()
     shipped = list(backend.store("logs").list("oplog/"))
     assert len(shipped) >= 10
+
+
+def test_each_job_is_one_journal_line() -> None:
+    from server.worker import describe
+
+    done = {"status": "done", "job_id": "ab" * 16, "input_name": "cat\u202e.jpg",
+            "input_format": "jpeg", "output_format": "png", "width": 20, "height": 10,
+            "output_bytes": 123, "timings": {"total": 0.5}}
+    assert describe(done) == ("done abababababab 'cat\\u202e.jpg' jpeg→png 20×10 123 B in "
+                              "0.50 s")
+    failed = {"status": "failed", "job_id": "cd" * 16, "input_name": "x.png",
+              "error": "too_large: image is 30000×30000 pixels"}
+    assert describe(failed) == ("failed cdcdcdcdcdcd 'x.png': too_large: image is "
+                                "30000×30000 pixels")
+    poison = {"status": "rejected", "message_id": "m1", "error": "bad_request: malformed JSON"}
+    assert describe(poison) == "rejected message m1: bad_request: malformed JSON"
