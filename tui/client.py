@@ -50,7 +50,7 @@ from shared.protocol import (
 )
 from tui.identity import Identity, acquire_identity
 from tui.intake import regular_file_problem
-from tui.jobs import AWAITING_REPLY, RETRYABLE, Job, State, TagSpec
+from tui.jobs import AWAITING_REPLY, RETRYABLE, Job, State, TagSpec, settings_key
 from tui.journal import Journal
 from tui.naming import find_reserved, holds_token, placeholder_token, reserve
 
@@ -281,10 +281,9 @@ class Client:
             if adopted is not None:
                 return adopted
         # Checked before the job is journaled: the new row itself would count as "under way".
-        if reason is None and origin == "startup":
-            probe = self._new_probe(path)
-            if probe is not None and self.journal.processed(*probe):
-                return None
+        if reason is None and origin == "startup" and \
+                self.journal.processed(digest, self._settings_key()):
+            return None
         job = self._new_job(path, name, size, digest, fmt)
         if reason is not None:
             job.state, job.reason, job.finished_at = State.REJECTED, reason, time.time()
@@ -294,10 +293,18 @@ class Client:
         self._schedule_upload(job)
         return job
 
+    def _tag_spec(self) -> TagSpec | None:
+        settings = self.settings
+        if not settings.tag:
+            return None
+        return TagSpec(settings.tag, settings.tag_mode, settings.tag_size, settings.tag_color)
+
+    def _settings_key(self) -> str:
+        return settings_key(self.settings.format, self._tag_spec())
+
     def _new_job(self, path: Path, name: str, size: int, digest: str, fmt: str | None) -> Job:
         settings = self.settings
-        tag = TagSpec(settings.tag, settings.tag_mode, settings.tag_size, settings.tag_color) \
-            if settings.tag else None
+        tag = self._tag_spec()
         now = time.time()
         job = Job(row=0, job_id=new_id(), source=path.absolute(), name=clean_file_name(name),
                   size=size, sha256=digest or "0" * 64, input_format=fmt,
@@ -309,8 +316,7 @@ class Client:
         return job
 
     def _unfinished_twin(self, path: Path, digest: str) -> Job | None:
-        probe = self._new_probe(path)
-        key = None if probe is None else probe[1]
+        key = self._settings_key()
         with self._lock:
             for job in self.jobs.values():
                 if (not job.final and job.source == path.absolute() and job.sha256 == digest
@@ -321,11 +327,8 @@ class Client:
     def _converted_twin(self, path: Path, digest: str) -> Job | None:
         """A finished job for this file (same path, content and settings) whose output is
         still in place."""
-        probe = self._new_probe(path)
-        if probe is None:
-            return None
         output = self.settings.output.resolve()
-        for job in self.journal.done_twins(*probe):
+        for job in self.journal.done_twins(digest, self._settings_key()):
             placed = job.output_path
             if job.source != path.absolute():
                 continue
@@ -336,22 +339,6 @@ class Client:
                     self._remember(job)
                 return job
         return None
-
-    def has_processed(self, path: Path) -> bool:
-        """True when this file's content, with the current settings, was done before."""
-        probe = self._new_probe(path)
-        return probe is not None and self.journal.processed(*probe)
-
-    def _new_probe(self, path: Path) -> tuple[str, str] | None:
-        try:
-            digest = sha256_file(path)
-        except OSError:
-            return None
-        settings = self.settings
-        tag = TagSpec(settings.tag, settings.tag_mode, settings.tag_size, settings.tag_color) \
-            if settings.tag else None
-        probe = Job(0, "", path, "", 0, digest, None, settings.format, tag, settings.timeout)
-        return digest, probe.settings_key()
 
     # --- upload and request ----------------------------------------------------------------
 
@@ -418,8 +405,8 @@ class Client:
                              progress=1.0)
             else:
                 self._update(job, submitted_at=job.submitted_at or request.submitted_at)
-        self._set_status(True, self.status.detail if self.status.reachable else
-                         self._backend.describe() if self._backend else "")
+        if not self.status.reachable and self._backend is not None:
+            self._set_status(True, self._backend.describe())
 
     def _request(self, job: Job, key: str) -> JobRequest:
         tag = None if job.tag is None else TagOptions(

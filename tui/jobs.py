@@ -99,7 +99,10 @@ class Job:
         return max(0.0, self.finished_at - self.submitted_at)
 
     def settings_key(self) -> str:
-        """What, with the content hash, decides whether a file was already processed."""
-        tag = self.tag
-        tag_part = "none" if tag is None else f"{tag.text}|{tag.mode}|{tag.size}|{tag.color}"
-        return f"{self.output_format}|{tag_part}"
+        return settings_key(self.output_format, self.tag)
+
+
+def settings_key(output_format: str, tag: TagSpec | None) -> str:
+    """What, with the content hash, decides whether a file was already processed."""
+    tag_part = "none" if tag is None else f"{tag.text}|{tag.mode}|{tag.size}|{tag.color}"
+    return f"{output_format}|{tag_part}"

@@ -30,6 +30,11 @@ from tui.jobs import FINAL, Job, State, TagSpec
 WAIT: float = 30.0
 
 
+def run(coro: object) -> None:
+    """Run one Pilot test body to its end."""
+    asyncio.run(coro)  # type: ignore[arg-type]
+
+
 async def wait_for(pilot: Pilot[Any], predicate: Callable[[], object], what: str,
                    timeout: float = WAIT) -> None:
     """Pump the app until ``predicate()`` is true; fail after ``timeout`` seconds."""

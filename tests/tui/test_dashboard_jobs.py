@@ -21,15 +21,12 @@ from .helpers import (
     job_by_name,
     png_bytes,
     put_file,
+    run,
     state_of,
     wait_exit,
     wait_for,
     widget_text,
 )
-
-
-def run(coro: object) -> None:
-    asyncio.run(coro)  # type: ignore[arg-type]
 
 
 def test_a_file_dropped_in_input_goes_through_every_state_to_done(

@@ -4,7 +4,6 @@ finish."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 from textual import events
@@ -23,15 +22,12 @@ from .helpers import (
     make_png,
     png_bytes,
     put_file,
+    run,
     state_of,
     wait_exit,
     wait_for,
     widget_text,
 )
-
-
-def run(coro: object) -> None:
-    asyncio.run(coro)  # type: ignore[arg-type]
 
 
 def test_pasting_paths_submits_them_quoted_escaped_and_as_urls(
