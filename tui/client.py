@@ -487,9 +487,14 @@ class Client:
                 failures = 0
                 assert self._backend is not None
                 self._set_status(True, self._backend.describe())
-            for message in messages:
+            for index, message in enumerate(messages):
                 if self._stop.is_set():
-                    break
+                    # Closed while this poll ran: hand the rest back at once, or the next
+                    # client on this identity would wait out their visibility timeout.
+                    for unread in messages[index:]:
+                        with contextlib.suppress(ImgpipeError):
+                            self._replies.release(unread.receipt)
+                    return
                 self._guarded(self._on_reply, message)
 
     def _on_reply(self, message: Message) -> None:
